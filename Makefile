@@ -1,0 +1,52 @@
+# The verbs: make run, make test, make bench, make lint. See README.md.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
+RUNTIME_DEBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+TEST_DEBS := $(RUNTIME_DEBS) poppler-utils chromium
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_LOOP ?= 1
+PYTEST_ARGS ?=
+
+.PHONY: run test lint format bench bench-data screenshots install clean
+
+$(PY):
+	python3 -m venv $(VENV)
+
+$(UV): | $(PY)
+	$(PY) -m pip install -q --disable-pip-version-check uv
+
+# Re-installs when the lock or the project metadata changes.
+$(VENV)/.installed: requirements.lock pyproject.toml | $(UV)
+	$(UV) pip install -q --python $(PY) -r requirements.lock
+	$(UV) pip install -q --python $(PY) --no-deps -e .
+	touch $@
+
+install: $(VENV)/.installed
+	@.ci/system-deps $(RUNTIME_DEBS)
+
+run: install
+	$(PY) manage.py migrate --noinput -v0
+	@if $(PY) manage.py help seed_demo >/dev/null 2>&1; then $(PY) manage.py seed_demo; fi
+	$(PY) manage.py runstack --host $(HOST) --port $(PORT) --demo-loop $(DEMO_LOOP)
+
+test: $(VENV)/.installed
+	@.ci/system-deps $(TEST_DEBS)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	.ci/with-services bash -c '$(PY) manage.py makemigrations --check --dry-run -v1 && \
+	  CELERY_TASK_ALWAYS_EAGER=true DJANGO_ALLOW_ASYNC_UNSAFE=true \
+	  $(PY) -m pytest $(PYTEST_ARGS)'
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(VENV)/.installed
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) var db.sqlite3 screenshots

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class PimsConfig(AppConfig):
+    name = "pims"
+    verbose_name = "Practice"
