@@ -48,5 +48,18 @@ format: $(VENV)/.installed
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+# Starts the demo on a free port and writes PNGs of the main pages to screenshots/.
+screenshots: install
+	@.ci/system-deps chromium
+	$(PY) tests/e2e/screenshots.py
+
+# Builds the benchmark practice once (untimed) into a template database on a private
+# PostgreSQL under var/bench/; `make bench` copies it and measures.
+bench-data: $(VENV)/.installed
+	$(PY) -m tests.bench.data
+
+bench: $(VENV)/.installed
+	$(PY) -m tests.bench.run
+
 clean:
 	rm -rf $(VENV) var db.sqlite3 screenshots

@@ -16,6 +16,9 @@ urlpatterns = [
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("", include("patients.urls")),
+    path("", include("labs.urls")),
+    path("", include("billing.urls")),
     path("", include("integrations.urls")),
 ]
 if settings.DEBUG:
