@@ -22,6 +22,15 @@ class Department(models.Model):
         max_length=64, default="UTC", validators=[validate_time_zone], help_text="IANA name"
     )
     weight_unit = models.CharField(max_length=2, choices=WEIGHT_UNITS, default=WEIGHT_KG)
+    # A lazy reference, not an import: billing sits above pims. Several departments may
+    # share one item list.
+    item_list = models.ForeignKey(
+        "billing.ItemList",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="departments",
+    )
     address = models.CharField(max_length=300, blank=True)
     phone = models.CharField(max_length=50, blank=True)
     email = models.EmailField(blank=True)

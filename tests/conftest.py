@@ -33,6 +33,20 @@ def _media_root(tmp_path, settings):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+def process_env(**extra: str) -> dict[str, str]:
+    """The environment for a server, worker or command started by a test: the test database."""
+    env = dict(os.environ)
+    db = settings.DATABASES["default"]
+    env["DATABASE_URL"] = (
+        f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}"
+    )
+    env["CELERY_TASK_ALWAYS_EAGER"] = "false"
+    env["IVLS_PASSWORD_KEY"] = settings.IVLS_PASSWORD_KEY
+    env["SECRET_KEY"] = settings.SECRET_KEY
+    env.update(extra)
+    return env
+
+
 @pytest.fixture
 def celery_worker_process(transactional_db):
     """A real Celery worker process on the test database and the tests' Redis."""
@@ -40,12 +54,7 @@ def celery_worker_process(transactional_db):
 
     if not settings.REDIS_URL:
         pytest.skip("REDIS_URL is not set: run the tests through `make test`")
-    env = dict(os.environ)
-    db = settings.DATABASES["default"]
-    env["DATABASE_URL"] = (
-        f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{connection.settings_dict['NAME']}"
-    )
-    env["CELERY_TASK_ALWAYS_EAGER"] = "false"
+    env = process_env()
     # Drop messages left by earlier runs so this worker only sees this test's tasks.
     with app.connection_for_write() as conn:
         conn.default_channel.queue_purge("celery")

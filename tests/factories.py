@@ -50,7 +50,9 @@ class DepartmentFactory(factory.django.DjangoModelFactory):
     def item_list(self, create, extracted, **kwargs):
         if not create:
             return
-        BillingSettings.objects.create(department=self, item_list=extracted or ItemListFactory())
+        self.item_list = extracted or ItemListFactory()
+        self.save(update_fields=["item_list"])
+        BillingSettings.objects.create(department=self, item_list=self.item_list)
 
 
 class MembershipFactory(factory.django.DjangoModelFactory):
@@ -129,7 +131,7 @@ class ConsultationFactory(factory.django.DjangoModelFactory):
 
 
 def department_item_list(department: Department) -> ItemList:
-    return department.billing_settings.item_list
+    return department.item_list
 
 
 def ivls_item(department: Department, code: str, *, yields=(), price="89.00", **kw) -> Item:

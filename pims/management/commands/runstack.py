@@ -54,6 +54,8 @@ class Command(BaseCommand):
             ]
         if demo_loop:
             root = Path(settings.VAR_DIR) / "interlink"
+            for folder in ("Requests", "Results/Data", "Results/Reports"):
+                (root / folder).mkdir(parents=True, exist_ok=True)
             procs += [
                 ("simulator", [python, "-m", "integrations.ivls_simulator", "--root", str(root)]),
                 ("plug-in", demo.plugin_command(python, base, root)),
