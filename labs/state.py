@@ -62,8 +62,12 @@ def referral_transition(
     """
     transition = TRANSITIONS[event]
     now = timezone.now()
-    updated = Referral.objects.filter(pk=referral.pk, status__in=transition.sources).update(
-        status=transition.target, status_changed_at=now, **fields
+    # A partial referral that gets another partial result stays as it is: no update, so its
+    # status_changed_at and audit trail say when it became partial, not the latest result.
+    updated = (
+        Referral.objects.filter(pk=referral.pk, status__in=transition.sources)
+        .exclude(status=transition.target)
+        .update(status=transition.target, status_changed_at=now, **fields)
     )
     previous = referral.status
     referral.refresh_from_db(fields=["status", "status_changed_at", *fields.keys()])

@@ -52,8 +52,14 @@ def _work_request_data(
 
 def _write(referral: Referral, action: str, codes: list[str]) -> WorkRequest:
     # The message id inside the XML is the row's id, so the row exists before the XML.
+    # created_at is read here, through timezone.now(), rather than by the field default
+    # (bound when the model was loaded), so the clock can be fixed for message_dt.
     work_request = WorkRequest.objects.create(
-        department=referral.department, referral=referral, action=action, xml=""
+        department=referral.department,
+        referral=referral,
+        action=action,
+        xml="",
+        created_at=timezone.now(),
     )
     work_request.xml = render_work_request(_work_request_data(work_request, referral, codes))
     work_request.save(update_fields=["xml"])

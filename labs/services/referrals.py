@@ -11,7 +11,14 @@ from billing.selectors import item_list_for_department
 from billing.services import consultation_line_add
 from labs import state
 from labs.flags import number_from_text, result_flag
-from labs.models import LabPanel, Referral, ReferralLine, ReferralNumberCounter, Result
+from labs.models import (
+    LabPanel,
+    LabRun,
+    Referral,
+    ReferralLine,
+    ReferralNumberCounter,
+    Result,
+)
 from labs.transports import ROUTE_IVLS, transport_for
 from patients.models import Consultation
 from pims.services import audit_event_write
@@ -129,9 +136,21 @@ def referral_cancel(*, referral: Referral, reason: str = "", cancelled_by=None) 
         cancel_reason=reason[:300],
     ):
         raise ValidationError(f"Referral {referral.number} is {referral.status}: not cancellable.")
-    if referral.sends_to_ivls and was in (state.QUEUED, state.SENT):
+    # With no IVLS line left, the line removals already queued the Cancel.
+    if referral.sends_to_ivls and was in (state.QUEUED, state.SENT) and ivls_lines(referral):
         transport_for(ROUTE_IVLS).referral_cancelled(referral=referral)
     return referral
+
+
+def _done_through_run(referral: Referral, line: ReferralLine) -> bool:
+    """An IVLS line done by the done-lines rule without a result of its own: an ordering line
+    whose yields have results (it carries their charge), or a line the matched run answered."""
+    item = line.item
+    if not item.is_ivls_analysis:
+        return False
+    if item.yields:
+        return referral.results.filter(is_current=True, code__in=item.yields).exists()
+    return referral.runs.filter(review_state=LabRun.STATE_MATCHED).exists()
 
 
 @transaction.atomic
@@ -141,7 +160,7 @@ def referral_line_remove(*, line: ReferralLine, removed_by=None) -> Referral:
     # Lock order everywhere: referral, then run, then lines.
     referral = Referral.objects.select_for_update().get(pk=line.referral_id)
     line = ReferralLine.objects.select_related("item", "consultation_line").get(pk=line.pk)
-    if line.results.exists():
+    if line.results.exists() or _done_through_run(referral, line):
         raise ValidationError(f"{line.item.name} has results and cannot be removed.")
     if referral.status in (state.CANCELLED, state.COMPLETE):
         raise ValidationError(f"Referral {referral.number} is {referral.status}.")
