@@ -19,7 +19,7 @@ class UserFactory(factory.django.DjangoModelFactory):
     username = factory.Sequence(lambda n: f"user{n}")
     first_name = "Anna"
     last_name = "Korhonen"
-    password = factory.PostGenerationMethodCall("set_password", "correct-horse-42")
+    password = factory.django.Password("correct-horse-42")
 
 
 class ItemListFactory(factory.django.DjangoModelFactory):
@@ -41,6 +41,7 @@ class VatRateFactory(factory.django.DjangoModelFactory):
 class DepartmentFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Department
+        skip_postgeneration_save = True
 
     name = factory.Sequence(lambda n: f"Clinic {n}")
     time_zone = "Europe/Helsinki"
@@ -79,6 +80,7 @@ class ItemFactory(factory.django.DjangoModelFactory):
 class LabPanelFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = LabPanel
+        skip_postgeneration_save = True
 
     item_list = factory.SubFactory(ItemListFactory)
     name = factory.Sequence(lambda n: f"Panel {n}")
