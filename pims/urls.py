@@ -15,11 +15,16 @@ urlpatterns = [
         name="login",
     ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("department/", views.department_switch, name="department_switch"),
+    path("settings/", views.settings_index, name="settings_index"),
     path("admin/", admin.site.urls),
     path("", include("patients.urls")),
     path("", include("labs.urls")),
     path("", include("billing.urls")),
     path("", include("integrations.urls")),
 ]
+# JSON, not HTML, on the plug-in API (/api/ivls/); the usual pages elsewhere.
+handler400 = "integrations.ivls.api.handler400"
+handler500 = "integrations.ivls.api.handler500"
 if settings.DEBUG:
     urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
