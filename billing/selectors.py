@@ -1,4 +1,35 @@
-from billing.models import Item, ItemList
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import (
+    Count,
+    DecimalField,
+    Exists,
+    F,
+    Func,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+)
+from django.db.models.functions import Coalesce
+
+from billing.models import (
+    ConsultationLine,
+    Instalment,
+    Invoice,
+    InvoiceLine,
+    Item,
+    ItemList,
+    Payment,
+    PaymentPlan,
+    Refund,
+)
+from billing.money import ZERO, Amounts, line_amounts
+from patients.models import Consultation
 from pims.models import Department
 
 
@@ -84,7 +115,7 @@ def invoice_balance(invoice: Invoice) -> Balance:
 
 def _money_subquery(qs, field: str):
     return Coalesce(
-        Subquery(qs.values(total=Func(F(field), function="SUM"))[:1]),
+        Subquery(qs.order_by().values(total=Func(F(field), function="SUM"))[:1]),
         Value(ZERO),
         output_field=DecimalField(max_digits=12, decimal_places=2),
     )
@@ -148,7 +179,9 @@ def invoice_preview_amounts(invoice: Invoice, lines: list[InvoiceLine]) -> list[
     ]
 
 
-def vat_breakdown(lines: list[InvoiceLine], amounts: list[Amounts]) -> list[tuple[Decimal, Amounts]]:
+def vat_breakdown(
+    lines: list[InvoiceLine], amounts: list[Amounts]
+) -> list[tuple[Decimal, Amounts]]:
     """Net, VAT and gross per VAT rate, lowest rate first (what an invoice must show)."""
     by_rate: dict[Decimal, Amounts] = {}
     for line, amount in zip(lines, amounts, strict=True):
@@ -158,16 +191,14 @@ def vat_breakdown(lines: list[InvoiceLine], amounts: list[Amounts]) -> list[tupl
 
 def consultations_to_invoice(department: Department) -> QuerySet[Consultation]:
     """The department's consultations with charges not yet on any invoice."""
-    uninvoiced = ConsultationLine.objects.filter(
-        consultation=OuterRef("pk"), invoice__isnull=True
-    )
+    uninvoiced = ConsultationLine.objects.filter(consultation=OuterRef("pk"), invoice__isnull=True)
     return (
         Consultation.objects.filter(department=department)
         .filter(Exists(uninvoiced))
         .select_related("patient__client")
         .annotate(
             open_lines=Subquery(
-                uninvoiced.values("consultation").annotate(n=Count("id")).values("n")[:1]
+                uninvoiced.order_by().values("consultation").annotate(n=Count("id")).values("n")[:1]
             )
         )
         .order_by("-started_at", "-id")
