@@ -12,8 +12,9 @@ PYTEST_ARGS ?=
 
 .PHONY: run test lint format bench bench-data screenshots install clean
 
+# Debian's python3 needs python3-venv for this.
 $(PY):
-	python3 -m venv $(VENV)
+	python3 -m venv $(VENV) 2>/dev/null || { .ci/system-deps python3-venv && python3 -m venv $(VENV); }
 
 $(UV): | $(PY)
 	$(PY) -m pip install -q --disable-pip-version-check uv

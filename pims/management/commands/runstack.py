@@ -61,6 +61,13 @@ class Command(BaseCommand):
                 ("plug-in", demo.plugin_command(python, base, root)),
             ]
 
+        def stop(signum, frame):
+            raise KeyboardInterrupt
+
+        # Ctrl-C reaches the whole process group; a SIGTERM or SIGHUP to this process alone
+        # (a supervisor, a closed terminal) must stop the children too.
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGHUP, stop)
         children: list[tuple[str, subprocess.Popen]] = []
         settings.VAR_DIR.mkdir(parents=True, exist_ok=True)
         for name, cmd in procs:
