@@ -1,7 +1,9 @@
 """Billing reports of one department over a period of its local calendar days.
 
 Each report is a small dataclass of rows and totals, read in a fixed number of queries, and
-can be written as CSV with the same columns the page shows.
+can be written as CSV with the same columns the page shows. The report of lab work not yet
+invoiced reads lab results, so it lives in labs (``labs.reports``), which sits above billing;
+it uses the Period and CSV writer below.
 """
 
 from __future__ import annotations
@@ -13,11 +15,9 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from django.apps import apps
-from django.db.models import Q
-
-from billing.models import ConsultationLine, Invoice, Payment, Refund
-from billing.money import ZERO, Amounts, line_amounts
+from billing.forms import PeriodForm
+from billing.models import Invoice, Payment, Refund
+from billing.money import ZERO, Amounts
 from billing.selectors import balance_of, invoices_with_balances
 from pims.models import Department
 
@@ -37,6 +37,24 @@ class Period:
 
     def __str__(self) -> str:
         return f"{self.start:%Y-%m-%d} – {self.end:%Y-%m-%d}"
+
+
+# Billing's own reports, by the slug in their URL.
+REPORTS = {
+    "revenue": "Revenue",
+    "payments": "Payments collected",
+    "outstanding": "Outstanding balances",
+}
+
+
+def report_period(query, *, today: dt.date) -> tuple[PeriodForm, Period]:
+    """The period a report page shows: the month so far, or the one chosen in ``query`` (the
+    page's GET parameters); with the form that chooses it."""
+    first = today.replace(day=1)
+    form = PeriodForm(query or None, initial={"start": first, "end": today})
+    if query and form.is_valid():
+        return form, Period(form.cleaned_data["start"], form.cleaned_data["end"])
+    return form, Period(first, today)
 
 
 # --- Revenue ---------------------------------------------------------------------------------
@@ -250,142 +268,6 @@ def outstanding_report(
     return OutstandingReport(
         sorted(clients.values(), key=lambda c: (-c.balance, c.client_name.lower()))
     )
-
-
-# --- Lab work not yet invoiced ---------------------------------------------------------------
-
-
-@dataclass
-class UninvoicedLine:
-    line: ConsultationLine
-    referral_number: int
-    patient_name: str
-    client_name: str
-    consultation_day: dt.date
-    amount: Amounts
-    draft_invoice_id: int | None
-
-
-@dataclass
-class UninvoicedLabReport:
-    rows: list[UninvoicedLine]
-
-    @property
-    def total(self) -> Amounts:
-        result = Amounts()
-        for row in self.rows:
-            result = result + row.amount
-        return result
-
-    csv_header = [
-        "Visit date",
-        "Referral",
-        "Client",
-        "Patient",
-        "Item",
-        "Quantity",
-        "Unit price",
-        "Gross",
-        "On draft invoice",
-    ]
-
-    def csv_rows(self, department: Department):
-        for row in self.rows:
-            yield [
-                f"{row.consultation_day:%Y-%m-%d}",
-                row.referral_number,
-                row.client_name,
-                row.patient_name,
-                row.line.description,
-                row.line.quantity,
-                row.line.unit_price,
-                row.amount.gross,
-                row.draft_invoice_id or "",
-            ]
-        yield ["Total", "", "", "", "", "", "", self.total.gross, ""]
-
-
-def uninvoiced_lab_report(department: Department, period: Period) -> UninvoicedLabReport:
-    """Lab charges of visits in the period whose work is done but that no final invoice
-    holds: not invoiced at all, or only on a draft (listed with the draft's id).
-
-    A line counts as done by the referral's done-lines rule: it has a current result; an
-    ordering item (an IVLS item with yields) once any of its yields has one; an IVLS item
-    without yields once a run was matched to the referral.
-    """
-    # billing sits below labs and must not import it; the reverse relations labs declares
-    # onto ConsultationLine ("referral_line", its "referral" and "results") are read by name.
-    start, end = period.bounds(department)
-    lines = list(
-        ConsultationLine.objects.filter(
-            consultation__department=department,
-            consultation__started_at__gte=start,
-            consultation__started_at__lt=end,
-            referral_line__isnull=False,
-        )
-        .filter(Q(invoice__isnull=True) | Q(invoice__status=Invoice.STATUS_DRAFT))
-        .exclude(referral_line__referral__status="cancelled")
-        .select_related(
-            "item",
-            "invoice",
-            "consultation__patient__client",
-            "referral_line__referral",
-            "referral_line__item",
-        )
-        .order_by("consultation__started_at", "id")
-    )
-    referral_ids = {line.referral_line.referral_id for line in lines}
-    result_model = apps.get_model("labs", "Result")
-    run_model = apps.get_model("labs", "LabRun")
-    current = result_model.objects.filter(referral_id__in=referral_ids, is_current=True)
-    lines_with_result = set(
-        current.exclude(referral_line_id=None).values_list("referral_line_id", flat=True)
-    )
-    codes_by_referral: dict[int, set[str]] = defaultdict(set)
-    for referral_id, code in current.values_list("referral_id", "code"):
-        codes_by_referral[referral_id].add(code)
-    matched = set(
-        run_model.objects.filter(referral_id__in=referral_ids, review_state="matched").values_list(
-            "referral_id", flat=True
-        )
-    )
-    list_prices_include_vat = (
-        department.item_list.prices_include_vat if department.item_list_id else True
-    )
-    rows = []
-    for line in lines:
-        referral_line = line.referral_line
-        item = referral_line.item
-        referral_id = referral_line.referral_id
-        if referral_line.pk in lines_with_result:
-            done = True
-        elif item.is_ivls_analysis and item.yields:
-            done = any(code in codes_by_referral[referral_id] for code in item.yields)
-        else:
-            done = item.is_ivls_analysis and referral_id in matched
-        if not done:
-            continue
-        rows.append(
-            UninvoicedLine(
-                line=line,
-                referral_number=referral_line.referral.number,
-                patient_name=line.consultation.patient.name,
-                client_name=line.consultation.patient.client.full_name,
-                consultation_day=line.consultation.started_at.astimezone(department.zone).date(),
-                amount=line_amounts(
-                    quantity=line.quantity,
-                    unit_price=line.unit_price,
-                    vat_rate=line.vat_rate,
-                    prices_include_vat=(
-                        line.invoice.prices_include_vat
-                        if line.invoice_id
-                        else list_prices_include_vat
-                    ),
-                ),
-                draft_invoice_id=line.invoice_id,
-            )
-        )
-    return UninvoicedLabReport(rows)
 
 
 # --- CSV ---------------------------------------------------------------------------------------

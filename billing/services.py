@@ -3,7 +3,7 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -14,9 +14,11 @@ from billing.models import (
     InvoiceCounter,
     InvoiceLine,
     Item,
+    ItemList,
     Payment,
     PaymentPlan,
     Refund,
+    VatRate,
 )
 from billing.money import Amounts, add_months, is_whole_cents, line_amounts, split_evenly, total
 from billing.selectors import invoice_balance, item_list_for_department
@@ -568,3 +570,114 @@ def payment_plan_cancel(*, plan: PaymentPlan, cancelled_by) -> PaymentPlan:
     plan.save(update_fields=["cancelled_at"])
     _audit("payment_plan.cancelled", plan.invoice, cancelled_by, plan=plan.pk)
     return plan
+
+
+# --- The item list -------------------------------------------------------------------------
+
+ITEM_FIELDS = (
+    "name",
+    "code",
+    "is_ivls_analysis",
+    "price",
+    "vat_rate",
+    "yields",
+    "unit",
+    "active",
+)
+
+
+def _item_apply(item: Item, changes: dict) -> list[str]:
+    """Set the given ITEM_FIELDS on ``item``; the names of those whose value changed."""
+    unknown = set(changes) - set(ITEM_FIELDS)
+    if unknown:
+        raise TypeError(f"Unknown item fields: {', '.join(sorted(unknown))}")
+    changed = []
+    for name in ITEM_FIELDS:
+        if name not in changes:
+            continue
+        value = changes[name]
+        if name == "yields":
+            value = list(value or [])
+        # Compare a relation by its id: reading item.vat_rate would cost a query.
+        old = item.vat_rate_id if name == "vat_rate" else getattr(item, name)
+        new = getattr(value, "pk", value) if name == "vat_rate" else value
+        if old != new:
+            setattr(item, name, value)
+            changed.append(name)
+    return changed
+
+
+def _item_save(item: Item) -> None:
+    """Save, turning the database's Code uniqueness into a clear error."""
+    try:
+        with transaction.atomic():
+            item.save()
+    except IntegrityError as exc:
+        if "item_code_unique_in_list" not in str(exc):
+            raise
+        raise ValidationError(
+            {"code": f"Another item in this item list has the Code {item.code}."}
+        ) from exc
+
+
+@transaction.atomic
+def item_create(
+    *,
+    item_list: ItemList,
+    kind: str,
+    name: str,
+    code: str = "",
+    price: Decimal = Decimal("0.00"),
+    vat_rate: VatRate | None = None,
+    is_ivls_analysis: bool = False,
+    yields=(),
+    unit: str = "",
+    active: bool = True,
+    created_by,
+    department: Department | None = None,
+) -> Item:
+    """An item kept by a person (not created by matching). The audit event names the fields
+    set to other than their defaults."""
+    item = Item(item_list=item_list, kind=kind, auto_created=False)
+    changed = _item_apply(
+        item,
+        {
+            "name": name,
+            "code": code,
+            "is_ivls_analysis": is_ivls_analysis,
+            "price": price,
+            "vat_rate": vat_rate,
+            "yields": yields,
+            "unit": unit,
+            "active": active,
+        },
+    )
+    _item_save(item)
+    audit_event_write(
+        action="item.created",
+        department=department,
+        actor_user=created_by,
+        subject=item,
+        data={"fields": changed},
+    )
+    return item
+
+
+@transaction.atomic
+def item_update(*, item: Item, updated_by, department: Department | None = None, **changes) -> Item:
+    """Change any of ITEM_FIELDS. Saved by a person, the item is no longer one "created by
+    matching, waiting for a name and a price"."""
+    # Diffed against the stored row, locked: the caller's object may already carry the new
+    # values (a bound ModelForm writes them onto its instance while it validates).
+    item = Item.objects.select_for_update().get(pk=item.pk)
+    changed = _item_apply(item, changes)
+    item.auto_created = False
+    _item_save(item)
+    audit_event_write(
+        action="item.changed",
+        department=department,
+        actor_user=updated_by,
+        subject=item,
+        data={"fields": changed},
+    )
+    return item

@@ -81,18 +81,6 @@ class LabItemForm(forms.ModelForm):
             )
         return data
 
-    def save(self, commit=True):
-        item = super().save(commit=False)
-        item.yields = self.cleaned_data.get("yields_text", [])
-        item.kind = Item.KIND_LAB
-        if self.item_list is not None:
-            item.item_list = self.item_list
-        # Saved by a person: no longer "created by matching, waiting for a name and price".
-        item.auto_created = False
-        if commit:
-            item.save()
-        return item
-
 
 class LabPanelForm(forms.ModelForm):
     class Meta:
@@ -106,12 +94,3 @@ class LabPanelForm(forms.ModelForm):
         self.fields["items"].queryset = Item.objects.filter(
             item_list=item_list, kind=Item.KIND_LAB
         ).order_by("name", "id")
-
-    def save(self, commit=True):
-        panel = super().save(commit=False)
-        if self.item_list is not None:
-            panel.item_list = self.item_list
-        if commit:
-            panel.save()
-            self.save_m2m()
-        return panel

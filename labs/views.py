@@ -11,7 +11,6 @@ from decimal import Decimal
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.db import transaction
 from django.db.models import Count, Prefetch, Q
 from django.http import FileResponse, Http404, HttpResponse, HttpResponseNotAllowed
 from django.shortcuts import get_object_or_404, redirect, render
@@ -20,6 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import mark_safe
 
+from billing import services as billing_services
 from billing.models import ConsultationLine, Item
 from billing.selectors import item_list_for_department
 from labs import services
@@ -43,7 +43,6 @@ from pims.permissions import (
     VIEW_CLINICAL,
     WORK_REVIEW_QUEUE,
 )
-from pims.services import audit_event_write
 
 # While a referral is in one of these, results may still arrive: the section polls.
 WAITING_STATUSES = (Referral.STATUS_QUEUED, Referral.STATUS_SENT, Referral.STATUS_PARTIAL)
@@ -807,19 +806,6 @@ def item_list(request):
     )
 
 
-def _catalog_save(request, form, action: str):
-    with transaction.atomic():
-        obj = form.save()
-        audit_event_write(
-            action=action,
-            department=request.department,
-            actor_user=request.user,
-            subject=obj,
-            data={"fields": form.changed_data},
-        )
-    return obj
-
-
 @access.department_required(EDIT_ITEM_LIST)
 def item_edit(request, item_id: int | None = None):
     item_list = _item_list_or_404(request)
@@ -828,9 +814,29 @@ def item_edit(request, item_id: int | None = None):
         item = get_object_or_404(Item, pk=item_id, item_list=item_list, kind=Item.KIND_LAB)
     form = LabItemForm(request.POST or None, instance=item, item_list=item_list)
     if request.method == "POST" and form.is_valid():
-        saved = _catalog_save(request, form, "item.changed" if item else "item.created")
-        messages.success(request, f"{saved.name} saved.")
-        return redirect(reverse("labs:item_list") + f"#item-{saved.pk}")
+        fields = dict(form.cleaned_data)
+        fields["yields"] = fields.pop("yields_text", [])
+        try:
+            if item is None:
+                saved = billing_services.item_create(
+                    item_list=item_list,
+                    kind=Item.KIND_LAB,
+                    **fields,
+                    created_by=request.user,
+                    department=request.department,
+                )
+            else:
+                saved = billing_services.item_update(
+                    item=item,
+                    **fields,
+                    updated_by=request.user,
+                    department=request.department,
+                )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"{saved.name} saved.")
+            return redirect(reverse("labs:item_list") + f"#item-{saved.pk}")
     return render(
         request, "labs/item_form.html", {"form": form, "item": item, "item_list": item_list}
     )
@@ -844,9 +850,26 @@ def panel_edit(request, panel_id: int | None = None):
         panel = get_object_or_404(LabPanel, pk=panel_id, item_list=item_list)
     form = LabPanelForm(request.POST or None, instance=panel, item_list=item_list)
     if request.method == "POST" and form.is_valid():
-        saved = _catalog_save(request, form, "panel.changed" if panel else "panel.created")
-        messages.success(request, f"Panel {saved.name} saved.")
-        return redirect(reverse("labs:item_list") + "#panels")
+        try:
+            if panel is None:
+                saved = services.panel_create(
+                    item_list=item_list,
+                    **form.cleaned_data,
+                    created_by=request.user,
+                    department=request.department,
+                )
+            else:
+                saved = services.panel_update(
+                    panel=panel,
+                    **form.cleaned_data,
+                    updated_by=request.user,
+                    department=request.department,
+                )
+        except ValidationError as error:
+            form.add_error(None, error)
+        else:
+            messages.success(request, f"Panel {saved.name} saved.")
+            return redirect(reverse("labs:item_list") + "#panels")
     return render(
         request,
         "labs/panel_form.html",

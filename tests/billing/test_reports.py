@@ -14,7 +14,6 @@ from billing.reports import (
     payments_report,
     report_csv,
     revenue_report,
-    uninvoiced_lab_report,
 )
 from billing.services import (
     invoice_create_for_consultation,
@@ -24,6 +23,7 @@ from billing.services import (
     refund_record,
 )
 from labs.models import LabRun, Result
+from labs.reports import uninvoiced_lab_report
 from labs.services import referral_create, result_record
 from tests.billing.invoicing import practice
 from tests.factories import ClientFactory, ivls_item, lab_item
