@@ -59,8 +59,8 @@ class ItemAdmin(admin.ModelAdmin):
 
 @admin.register(BillingSettings)
 class BillingSettingsAdmin(admin.ModelAdmin):
-    list_display = ["department", "item_list", "hide_zero_price_lines"]
-    list_filter = ["item_list", "hide_zero_price_lines"]
+    list_display = ["department", "hide_zero_price_lines"]
+    list_filter = ["hide_zero_price_lines"]
     search_fields = ["department__name"]
 
 

@@ -70,12 +70,11 @@ class Item(models.Model):
 
 
 class BillingSettings(models.Model):
-    """A department's billing choices: its item list and how invoices print."""
+    """A department's billing choices: how its invoices print."""
 
     department = models.OneToOneField(
         Department, primary_key=True, on_delete=models.CASCADE, related_name="billing_settings"
     )
-    item_list = models.ForeignKey(ItemList, on_delete=models.PROTECT, related_name="+")
     hide_zero_price_lines = models.BooleanField(
         "Hide zero-price items on printed invoices", default=False
     )

@@ -1,4 +1,5 @@
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -42,6 +43,20 @@ def item_by_code(*, item_list: ItemList, code: str) -> Item | None:
     if not code:
         return None
     return Item.objects.filter(item_list=item_list, code=code).first()
+
+
+def items_by_codes(*, item_list: ItemList, codes: Iterable[str]) -> dict[str, Item]:
+    """The items with exactly these Codes (case matters) in the item list, by Code, each with
+    its VAT rate loaded: one query however many Codes."""
+    codes = {code for code in codes if code}
+    if not codes:
+        return {}
+    return {
+        item.code: item
+        for item in Item.objects.filter(item_list=item_list, code__in=codes).select_related(
+            "vat_rate"
+        )
+    }
 
 
 # --- Invoices, balances and payment status -----------------------------------------------------

@@ -1,9 +1,10 @@
 import datetime as dt
+from collections.abc import Iterable
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Sum
 from django.utils import timezone
 
@@ -27,6 +28,40 @@ from pims.models import Department
 from pims.services import audit_event_write
 
 
+def _charge(
+    consultation: Consultation,
+    item: Item,
+    *,
+    quantity: Decimal,
+    unit_price: Decimal | None,
+    vat_rate: Decimal,
+    added_by,
+) -> ConsultationLine:
+    return ConsultationLine(
+        consultation=consultation,
+        item=item,
+        description=item.name,
+        quantity=quantity,
+        unit_price=item.price if unit_price is None else unit_price,
+        vat_rate=vat_rate,
+        added_by=added_by,
+    )
+
+
+def _vat_rates(items: list[Item]) -> dict[int, Decimal]:
+    """The VAT rate of each item's rate id: from the rate loaded with the item where it was
+    (``select_related("vat_rate")``), otherwise from one query for all of them."""
+    rates = {
+        item.vat_rate_id: item.vat_rate.rate
+        for item in items
+        if item.vat_rate_id and Item.vat_rate.is_cached(item)
+    }
+    missing = {item.vat_rate_id for item in items if item.vat_rate_id} - rates.keys()
+    if missing:
+        rates.update(VatRate.objects.filter(pk__in=missing).values_list("pk", "rate"))
+    return rates
+
+
 def consultation_line_add(
     *,
     consultation: Consultation,
@@ -39,15 +74,53 @@ def consultation_line_add(
 
     ``unit_price`` overrides the item's price (zero for an analyte its ordering line pays for).
     """
-    return ConsultationLine.objects.create(
-        consultation=consultation,
-        item=item,
-        description=item.name,
+    line = _charge(
+        consultation,
+        item,
         quantity=quantity,
-        unit_price=item.price if unit_price is None else unit_price,
+        unit_price=unit_price,
         vat_rate=item.vat_rate.rate if item.vat_rate_id else Decimal("0"),
         added_by=added_by,
     )
+    line.save(force_insert=True)
+    return line
+
+
+def consultation_lines_add(
+    *,
+    consultation: Consultation,
+    charges: Iterable[tuple[Item, Decimal | None]],
+    added_by=None,
+) -> list[ConsultationLine]:
+    """``consultation_line_add`` for many items at once: one line per ``(item, unit_price)``
+    (``None`` for the item's price), quantity one, in the order given, with their ids.
+
+    One insert, plus one read of VAT rates for items loaded without theirs, so the queries
+    do not grow with the number of lines (matching adds a line per analyte). ``bulk_create``
+    is atomic by itself (its batches share one transaction).
+    """
+    charges = list(charges)
+    if not charges:
+        return []
+    rates = _vat_rates([item for item, _ in charges])
+    lines = [
+        _charge(
+            consultation,
+            item,
+            quantity=Decimal("1"),
+            unit_price=unit_price,
+            vat_rate=rates.get(item.vat_rate_id, Decimal("0")),
+            added_by=added_by,
+        )
+        for item, unit_price in charges
+    ]
+    if connection.features.can_return_rows_from_bulk_insert:
+        return ConsultationLine.objects.bulk_create(lines)
+    # A backend that cannot return the new ids from a multi-row insert (SQLite before 3.35).
+    with transaction.atomic():
+        for line in lines:
+            line.save(force_insert=True)
+    return lines
 
 
 # --- Invoices ---------------------------------------------------------------------------------

@@ -775,7 +775,7 @@ def _item_list_or_404(request):
 def _departments_sharing(item_list) -> list:
     from pims.models import Department
 
-    return list(Department.objects.filter(billing_settings__item_list=item_list).order_by("id"))
+    return list(Department.objects.filter(item_list=item_list).order_by("id"))
 
 
 @access.department_required(EDIT_ITEM_LIST)

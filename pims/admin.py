@@ -11,9 +11,9 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Department)
 class DepartmentAdmin(admin.ModelAdmin):
-    list_display = ["id", "name", "time_zone", "weight_unit", "phone", "email"]
+    list_display = ["id", "name", "time_zone", "weight_unit", "item_list", "phone", "email"]
     search_fields = ["name", "email", "phone"]
-    list_filter = ["time_zone", "weight_unit"]
+    list_filter = ["time_zone", "weight_unit", "item_list"]
     inlines = [MembershipInline]
 
 

@@ -53,7 +53,7 @@ class DepartmentFactory(factory.django.DjangoModelFactory):
             return
         self.item_list = extracted or ItemListFactory()
         self.save(update_fields=["item_list"])
-        BillingSettings.objects.create(department=self, item_list=self.item_list)
+        BillingSettings.objects.create(department=self)
 
 
 class MembershipFactory(factory.django.DjangoModelFactory):

@@ -296,7 +296,7 @@ class Builder:
                     "unit",
                 ],
             ),
-            "billing_settings": T(BillingSettings, ["department_id", "item_list_id"]),
+            "billing_settings": T(BillingSettings, ["department_id"]),
             "panel": T(LabPanel, ["id", "item_list_id", "name", "code"]),
             "panel_items": T(LabPanel.items.through, ["id", "labpanel_id", "item_id"]),
             "ivls_connection": T(
@@ -563,7 +563,7 @@ class Builder:
                 f"+358 9 {dept:07d}",
                 f"clinic{dept:03d}@example.org",
             )
-            t["billing_settings"].add(dept, self.item_list_of(dept))
+            t["billing_settings"].add(dept)
             t["ivls_connection"].add(dept, True, self.ivls_digest, joined)
             t["membership"].add(self.ids.next("membership"), 1, dept, "vet")
             self.vets[dept] = []

@@ -62,7 +62,7 @@ def test_panel_is_created_with_its_items(admin_client_, department, chem17):
     assert response.status_code == 302
     panel = LabPanel.objects.get(name="Senior screen")
     assert set(panel.items.values_list("code", flat=True)) == {"CHEM17", "GLU"}
-    assert panel.item_list == department.billing_settings.item_list
+    assert panel.item_list == department.item_list
     html = admin_client_.get(reverse("labs:item_list")).content.decode()
     assert "Senior screen" in html
 

@@ -42,7 +42,7 @@ def test_worklist_and_results_history_are_flat(vet_client, department, patient, 
 def test_item_list_is_flat(admin_client_, department, chem17):
     from tests.factories import LabPanelFactory, lab_item
 
-    item_list = department.billing_settings.item_list
+    item_list = department.item_list
     url = reverse("labs:item_list")
     LabPanelFactory(item_list=item_list, items=[lab_item(department, "P0")])
     before = count(admin_client_, url)

@@ -211,7 +211,7 @@ class Command(BaseCommand):
         ]
         self._reset_sequences()
         for department in departments:
-            BillingSettings.objects.create(department=department, item_list=item_list)
+            BillingSettings.objects.create(department=department)
             connection_configure(
                 department=department, enabled=True, password=demo.DEMO_IVLS_PASSWORD
             )
