@@ -25,8 +25,8 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from billing.models import Item
-from billing.selectors import item_by_code, item_list_for_department
-from billing.services import consultation_line_add
+from billing.selectors import item_list_for_department, items_by_codes
+from billing.services import consultation_lines_add
 from labs import state
 from labs.flags import number_from_text, result_flag
 from labs.models import LabRun, Referral, ReferralLine, Result, ResultDocument
@@ -244,11 +244,16 @@ def _sent(run: RunData) -> dict:
 # --------------------------------------------------------------------------------------
 
 
-def _auto_item(item_list, code: str, unit: str) -> Item:
-    """A new zero-price lab item for a Code nobody set up; two runs may race to create it."""
-    try:
-        with transaction.atomic():
-            return Item.objects.create(
+def _auto_items(item_list, units: dict[str, str]) -> dict[str, Item]:
+    """New zero-price lab items for Codes nobody set up (``units``: Code -> unit), by Code.
+
+    Two runs for different referrals may race to create the same one: the insert skips a
+    Code another transaction created meanwhile (it waits for that one to commit), and the
+    read after it returns whichever row exists, as the department's own item would be.
+    """
+    Item.objects.bulk_create(
+        [
+            Item(
                 item_list=item_list,
                 kind=Item.KIND_LAB,
                 code=code,
@@ -257,13 +262,30 @@ def _auto_item(item_list, code: str, unit: str) -> Item:
                 unit=unit,
                 auto_created=True,
             )
-    except IntegrityError:
-        return Item.objects.get(item_list=item_list, code=code)
+            for code, unit in units.items()
+        ],
+        ignore_conflicts=True,
+    )
+    return items_by_codes(item_list=item_list, codes=units)
+
+
+def _lines_created(lines: list[ReferralLine]) -> list[ReferralLine]:
+    if connection.features.can_return_rows_from_bulk_insert:
+        return ReferralLine.objects.bulk_create(lines)
+    # A backend that cannot return the new ids from a multi-row insert (SQLite before 3.35).
+    for line in lines:
+        line.save(force_insert=True)
+    return lines
 
 
 def _attach_results(lab_run: LabRun, referral: Referral) -> None:
     """Put the run's current results on the referral's lines, adding lines (and charges)
-    for Codes the referral does not have yet. The caller holds the referral and run locks."""
+    for Codes the referral does not have yet. The caller holds the referral and run locks.
+
+    The queries do not grow with the number of analytes: the department's items for the
+    new Codes are read at once, missing ones created at once, and their charges and lines
+    inserted at once.
+    """
     lines = list(
         ReferralLine.objects.select_for_update(of=("self",))
         .filter(referral=referral)
@@ -277,30 +299,40 @@ def _attach_results(lab_run: LabRun, referral: Referral) -> None:
             by_code.setdefault(line.item.code, line)
         if line.item.is_ivls_analysis and line.item.yields:
             yielded.update(line.item.yields)
-    item_list = None
     results = list(Result.objects.filter(run=lab_run, is_current=True).order_by("id"))
+    # Codes the referral has no line for, in the run's order, with the unit first sent.
+    new_codes: dict[str, str] = {}
     for result in results:
-        line = by_code.get(result.code)
-        if line is None:
-            if item_list is None:
-                item_list = item_list_for_department(referral.department)
-            item = item_by_code(item_list=item_list, code=result.code)
-            if item is None:
-                item = _auto_item(item_list, result.code, result.unit)
-            # The ordering item (e.g. a Chem 17) carries the charge for what it yields, and an
-            # item matching created costs nothing.
-            free = item.auto_created or result.code in yielded
-            charge = consultation_line_add(
-                consultation=referral.consultation,
-                item=item,
-                unit_price=Decimal("0.00") if free else None,
-            )
-            line = ReferralLine.objects.create(
-                referral=referral, consultation_line=charge, item=item, added_by_matching=True
-            )
-            by_code[result.code] = line
+        if result.code not in by_code:
+            new_codes.setdefault(result.code, result.unit)
+    if new_codes:
+        item_list = item_list_for_department(referral.department)
+        items = items_by_codes(item_list=item_list, codes=new_codes)
+        unknown = {code: unit for code, unit in new_codes.items() if code not in items}
+        if unknown:
+            items.update(_auto_items(item_list, unknown))
+        added = [items[code] for code in new_codes]
+        # The ordering item (e.g. a Chem 17) carries the charge for what it yields, and an
+        # item matching created costs nothing.
+        charges = consultation_lines_add(
+            consultation=referral.consultation,
+            charges=[
+                (item, Decimal("0.00") if item.auto_created or item.code in yielded else None)
+                for item in added
+            ],
+        )
+        new_lines = _lines_created(
+            [
+                ReferralLine(
+                    referral=referral, consultation_line=charge, item=item, added_by_matching=True
+                )
+                for item, charge in zip(added, charges, strict=True)
+            ]
+        )
+        by_code.update(zip(new_codes, new_lines, strict=True))
+    for result in results:
         result.referral = referral
-        result.referral_line = line
+        result.referral_line = by_code[result.code]
     Result.objects.bulk_update(results, ["referral", "referral_line"])
     # Older revisions go with the run, so the history shows on the referral too.
     Result.objects.filter(run=lab_run, is_current=False).update(referral=referral)
