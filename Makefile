@@ -21,8 +21,8 @@ $(UV): | $(PY)
 
 # Re-installs when the lock or the project metadata changes.
 $(VENV)/.installed: requirements.lock pyproject.toml | $(UV)
-	$(UV) pip install -q --python $(PY) -r requirements.lock
-	$(UV) pip install -q --python $(PY) --no-deps -e .
+	$(UV) pip install -q --compile-bytecode --python $(PY) -r requirements.lock
+	$(UV) pip install -q --compile-bytecode --python $(PY) --no-deps -e .
 	touch $@
 
 install: $(VENV)/.installed
