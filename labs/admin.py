@@ -3,6 +3,19 @@ from django.contrib import admin
 from labs.models import LabPanel, LabRun, Referral, ReferralLine, Result, ResultDocument
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Lab records change only through labs.services (state machine, revisions, audit)."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(LabPanel)
 class LabPanelAdmin(admin.ModelAdmin):
     list_display = ["name", "code", "item_list"]
@@ -23,7 +36,7 @@ class ReferralLineInline(admin.TabularInline):
 
 
 @admin.register(Referral)
-class ReferralAdmin(admin.ModelAdmin):
+class ReferralAdmin(ReadOnlyAdmin):
     """Read-only here: referrals change only through the lab services (state machine)."""
 
     list_display = ["number", "department", "status", "sends_to_ivls", "created_at"]
@@ -31,46 +44,19 @@ class ReferralAdmin(admin.ModelAdmin):
     search_fields = ["number", "consultation__patient__name"]
     inlines = [ReferralLineInline]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(LabRun)
-class LabRunAdmin(admin.ModelAdmin):
+class LabRunAdmin(ReadOnlyAdmin):
     list_display = ["instrument", "diagnostic_set_id", "unit_key", "referral", "review_state"]
     list_filter = ["review_state", "instrument", "departments"]
     search_fields = ["diagnostic_set_id", "requisition_number"]
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(Result)
-class ResultAdmin(admin.ModelAdmin):
+class ResultAdmin(ReadOnlyAdmin):
     list_display = ["code", "value_text", "unit", "flag", "referral", "run", "revision"]
     list_filter = ["flag", "is_current"]
     search_fields = ["code", "referral__number"]
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 @admin.register(ResultDocument)

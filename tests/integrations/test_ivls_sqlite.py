@@ -10,22 +10,19 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
 
+from tests.conftest import ROOT, free_port, manage, sqlite_env
 from tests.integrations.helpers import pdf, result_xml
 
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "sqlite-demo-password"
 
 SETUP = """
@@ -43,25 +40,6 @@ print(json.dumps({
     "client_id": patient.client_id, "patient_name": patient.name,
 }))
 """
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _manage(env, *args) -> str:
-    done = subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
 
 
 class Api:
@@ -83,22 +61,11 @@ class Api:
 
 @pytest.fixture
 def sqlite_server(tmp_path):
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DATABASE_URL", "REDIS_URL", "CELERY_TASK_ALWAYS_EAGER")
-    }
-    env.update(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'demo.sqlite3'}",
-        PIMS_VAR_DIR=str(tmp_path / "var"),
-        MEDIA_ROOT=str(tmp_path / "media"),
-        DEBUG="true",
-        LOG_LEVEL="WARNING",
-    )
-    _manage(env, "migrate", "--noinput", "-v0")
-    setup = json.loads(_manage(env, "shell", "-c", SETUP).strip().splitlines()[-1])
-    _manage(env, "ivls_connection", str(setup["unit"]), "--enable", "--password", PASSWORD)
-    port = _free_port()
+    env = sqlite_env(tmp_path, DEBUG="true")
+    manage(env, "migrate", "--noinput", "-v0")
+    setup = json.loads(manage(env, "shell", "-c", SETUP).strip().splitlines()[-1])
+    manage(env, "ivls_connection", str(setup["unit"]), "--enable", "--password", PASSWORD)
+    port = free_port()
     server = subprocess.Popen(
         [
             sys.executable,

@@ -9,11 +9,7 @@ costs.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from decimal import Decimal
-from pathlib import Path
 
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -22,6 +18,7 @@ from billing.models import ConsultationLine, Item
 from billing.services import consultation_lines_add
 from integrations.ivls.services import result_file_process, result_file_receive
 from labs.models import Referral, Result
+from tests.conftest import manage, sqlite_env
 from tests.factories import (
     ConsultationFactory,
     DepartmentFactory,
@@ -31,7 +28,6 @@ from tests.factories import (
 )
 from tests.integrations.helpers import Assay, ivls_referral, referral_xml
 
-ROOT = Path(__file__).resolve().parents[2]
 CHEM17 = (
     "ALB ALKP ALT AMYL BUN Ca CHOL CREA GGT GLOB GLU LIPA PHOS TBIL TP ALB/GLOB BUN/CREA"
 ).split()
@@ -203,36 +199,12 @@ print(json.dumps({"vendor": connection.vendor, "counts": counts, "lines": lines}
 """
 
 
-def _manage(env, *args) -> str:
-    done = subprocess.run(  # noqa: S603 - our own manage.py with fixed arguments
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
-
-
 def test_matching_adds_analytes_in_bulk_on_sqlite_too(tmp_path):
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in ("DATABASE_URL", "REDIS_URL", "CELERY_TASK_ALWAYS_EAGER")
-    }
     # No Redis: the in-memory broker takes the publish and nothing processes the file, so
     # the script processes it itself and counts the queries.
-    env.update(
-        DATABASE_URL=f"sqlite:///{tmp_path / 'demo.sqlite3'}",
-        PIMS_VAR_DIR=str(tmp_path / "var"),
-        MEDIA_ROOT=str(tmp_path / "media"),
-        CELERY_TASK_ALWAYS_EAGER="false",
-        LOG_LEVEL="WARNING",
-    )
-    _manage(env, "migrate", "--noinput", "-v0")
-    got = json.loads(_manage(env, "shell", "-c", SQLITE_SCRIPT).strip().splitlines()[-1])
+    env = sqlite_env(tmp_path, CELERY_TASK_ALWAYS_EAGER="false")
+    manage(env, "migrate", "--noinput", "-v0")
+    got = json.loads(manage(env, "shell", "-c", SQLITE_SCRIPT).strip().splitlines()[-1])
     assert got["vendor"] == "sqlite"
     assert got["counts"]["4"] == got["counts"]["17"]
     expected = [(code, "0.00", 1) for code in CHEM17] + [("CHEM", "89.00", 0)]

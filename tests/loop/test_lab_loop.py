@@ -15,7 +15,7 @@ from integrations.ivls.models import InboundResultFile, WorkRequest
 from integrations.ivls.services import connection_configure
 from labs.models import LabRun, Referral, ResultDocument
 from labs.services import referral_create
-from tests.conftest import ROOT, process_env, wait_for
+from tests.conftest import ROOT, free_port, process_env, wait_for
 from tests.factories import (
     ConsultationFactory,
     DepartmentFactory,
@@ -28,12 +28,6 @@ from tests.factories import (
 
 PASSWORD = "loop-test-password-1"
 pytestmark = [pytest.mark.worker]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Processes:
@@ -96,7 +90,7 @@ def test_orders_come_back_as_results_through_plugin_and_simulator(
     root = tmp_path / "interlink"
     for folder in ("Requests", "Results/Data", "Results/Reports"):
         (root / folder).mkdir(parents=True)
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = process_env()
     processes.start(
