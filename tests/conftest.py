@@ -182,6 +182,8 @@ def _close_stray_connections(django_db_setup, django_db_blocker):
     """Live-server threads and subprocesses can leave sessions on the test database; end them
     before it is dropped, so the next run starts from a clean slate."""
     yield
+    if connection.vendor != "postgresql":
+        return
     with django_db_blocker.unblock():
         with connection.cursor() as cursor:
             cursor.execute(

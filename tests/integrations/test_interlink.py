@@ -6,7 +6,6 @@ import dataclasses
 import datetime as dt
 import time
 from decimal import Decimal
-from pathlib import Path
 
 import defusedxml.ElementTree as SafeET
 import pytest
@@ -22,11 +21,11 @@ from integrations.ivls.interlink import (
     render_work_request,
 )
 from labs.rundata import RUN_NEW, RUN_REPLACE, RUN_RESEND, RUN_RESTORE
+from tests.conftest import OWN_INTERLINK, SHARED_INTERLINK
 
-# Real, de-identified InterLink files kept beside the checkout (/work/shared/...).
-SHARED_FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "fixtures" / "interlink"
-# Synthetic files of this project.
-OWN_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "interlink"
+# Real, de-identified InterLink files kept beside the checkout, and this project's own.
+SHARED_FIXTURES = SHARED_INTERLINK
+OWN_FIXTURES = OWN_INTERLINK
 
 MU = "\u03bc"
 MICRO_SIGN = "\u00b5"
@@ -40,12 +39,9 @@ LONG_NOTE = (
 
 
 @pytest.fixture
-def real_file():
-    if not SHARED_FIXTURES.is_dir():
-        pytest.skip(f"the real InterLink fixtures are not present at {SHARED_FIXTURES}")
-
+def real_file(shared_interlink):
     def read(name: str) -> bytes:
-        return (SHARED_FIXTURES / name).read_bytes()
+        return (shared_interlink / name).read_bytes()
 
     return read
 
