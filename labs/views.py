@@ -299,7 +299,17 @@ def _dialog_context(request, consultation: Consultation, **extra) -> dict:
                 Q(name__icontains=q) | Q(code__icontains=q) | Q(pk__in=chosen_panels)
             )
         # Analytes an ordering item yields are not ordered on their own: list them last.
-        items = sorted(item_qs, key=lambda i: (i.pk not in chosen_items, i.name.lower(), i.pk))
+        yielded = set(
+            code
+            for yields in lab_items_for_item_list(item_list.pk)
+            .exclude(yields=[])
+            .values_list("yields", flat=True)
+            for code in yields
+        )
+        items = sorted(
+            item_qs,
+            key=lambda i: (i.pk not in chosen_items, i.code in yielded, i.name.lower(), i.pk),
+        )
         panels = sorted(panel_qs, key=lambda p: (p.pk not in chosen_panels, p.name.lower(), p.pk))
     return {
         "consultation": consultation,

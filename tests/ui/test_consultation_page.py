@@ -102,6 +102,18 @@ def test_dialog_lists_lab_items_marks_ivls_and_filters_by_code(
     assert re.search(rf'value="{order.pk}" checked', kept)
 
 
+def test_dialog_lists_orderable_tests_before_the_analytes_they_yield(
+    vet_client, consultation, chem17, department
+):
+    order, analytes = chem17
+    lab_item(department, "UA", name="Urinalysis")
+    html = vet_client.get(reverse("labs:lab_dialog", args=[consultation.pk])).content.decode()
+    # Albumin sorts before Catalyst Chem 17 by name, but the vet orders the Chem 17.
+    albumin = analytes["ALB"]
+    assert html.index(f'value="{order.pk}"') < html.index(f'value="{albumin.pk}"')
+    assert html.index("Urinalysis") < html.index(f'value="{albumin.pk}"')
+
+
 def test_saving_the_dialog_creates_a_queued_referral_with_its_work_request(
     vet_client, consultation, chem17, department
 ):
