@@ -25,7 +25,7 @@ from billing.money import Amounts, add_months, is_whole_cents, line_amounts, spl
 from billing.selectors import invoice_balance, item_list_for_department
 from patients.models import Client, Consultation
 from pims.models import Department
-from pims.services import audit_event_write
+from pims.services import audit_event_write, fields_apply, row_locked
 
 
 def _charge(
@@ -661,23 +661,9 @@ ITEM_FIELDS = (
 
 def _item_apply(item: Item, changes: dict) -> list[str]:
     """Set the given ITEM_FIELDS on ``item``; the names of those whose value changed."""
-    unknown = set(changes) - set(ITEM_FIELDS)
-    if unknown:
-        raise TypeError(f"Unknown item fields: {', '.join(sorted(unknown))}")
-    changed = []
-    for name in ITEM_FIELDS:
-        if name not in changes:
-            continue
-        value = changes[name]
-        if name == "yields":
-            value = list(value or [])
-        # Compare a relation by its id: reading item.vat_rate would cost a query.
-        old = item.vat_rate_id if name == "vat_rate" else getattr(item, name)
-        new = getattr(value, "pk", value) if name == "vat_rate" else value
-        if old != new:
-            setattr(item, name, value)
-            changed.append(name)
-    return changed
+    if "yields" in changes:
+        changes = {**changes, "yields": list(changes["yields"] or [])}
+    return fields_apply(item, ITEM_FIELDS, changes)
 
 
 def _item_save(item: Item) -> None:
@@ -742,7 +728,7 @@ def item_update(*, item: Item, updated_by, department: Department | None = None,
     matching, waiting for a name and a price"."""
     # Diffed against the stored row, locked: the caller's object may already carry the new
     # values (a bound ModelForm writes them onto its instance while it validates).
-    item = Item.objects.select_for_update().get(pk=item.pk)
+    item = row_locked(item)
     changed = _item_apply(item, changes)
     item.auto_created = False
     _item_save(item)

@@ -11,33 +11,10 @@ from django.utils import timezone
 
 from patients.models import Client, Consultation, Patient, WeightMeasurement
 from pims.models import Department
-from pims.services import audit_event_write
+from pims.services import audit_event_write, fields_apply, row_locked
 
 CLIENT_FIELDS = ("first_name", "last_name", "phone", "email", "address", "postal_code", "city")
 PATIENT_FIELDS = ("name", "species", "breed", "sex", "birth_date", "microchip", "deceased")
-
-
-def _stored(instance):
-    """The row as stored, locked until the transaction ends.
-
-    The audit diff must be taken against the database, not the caller's object: a bound
-    ModelForm writes the new values onto its instance while it validates. The lock keeps two
-    people saving the same record in turn from both diffing against the same old row.
-    """
-    return type(instance).objects.select_for_update().get(pk=instance.pk)
-
-
-def _apply(instance, allowed: tuple[str, ...], changes: dict) -> list[str]:
-    """Set the given fields on ``instance``; the names of those whose value changed."""
-    unknown = set(changes) - set(allowed)
-    if unknown:
-        raise TypeError(f"Unknown fields: {', '.join(sorted(unknown))}")
-    changed = []
-    for name in allowed:
-        if name in changes and getattr(instance, name) != changes[name]:
-            setattr(instance, name, changes[name])
-            changed.append(name)
-    return changed
 
 
 @transaction.atomic
@@ -73,8 +50,8 @@ def client_update(
     *, client: Client, updated_by, department: Department | None = None, **changes
 ) -> Client:
     """Change any of CLIENT_FIELDS; the audit event names the fields that changed."""
-    client = _stored(client)
-    changed = _apply(client, CLIENT_FIELDS, changes)
+    client = row_locked(client)
+    changed = fields_apply(client, CLIENT_FIELDS, changes)
     client.save()
     audit_event_write(
         action="client.changed",
@@ -125,8 +102,8 @@ def patient_update(
     *, patient: Patient, updated_by, department: Department | None = None, **changes
 ) -> Patient:
     """Change any of PATIENT_FIELDS; the audit event names the fields that changed."""
-    patient = _stored(patient)
-    changed = _apply(patient, PATIENT_FIELDS, changes)
+    patient = row_locked(patient)
+    changed = fields_apply(patient, PATIENT_FIELDS, changes)
     patient.save()
     audit_event_write(
         action="patient.changed",

@@ -7,7 +7,7 @@ from django.db import transaction
 from billing.models import Item, ItemList
 from labs.models import LabPanel
 from pims.models import Department
-from pims.services import audit_event_write
+from pims.services import audit_event_write, fields_apply, row_locked
 
 PANEL_FIELDS = ("name", "code", "items")
 
@@ -26,19 +26,10 @@ def _checked_items(item_list_id: int, items) -> list[Item]:
 
 def _panel_apply(panel: LabPanel, changes: dict, current_item_ids: set[int]) -> list[str]:
     """Set name and code on ``panel``; the names of the fields (items included) that change."""
-    unknown = set(changes) - set(PANEL_FIELDS)
-    if unknown:
-        raise TypeError(f"Unknown panel fields: {', '.join(sorted(unknown))}")
-    changed = []
-    for name in PANEL_FIELDS:
-        if name not in changes:
-            continue
-        if name == "items":
-            if {item.pk for item in changes["items"]} != current_item_ids:
-                changed.append(name)
-        elif getattr(panel, name) != changes[name]:
-            setattr(panel, name, changes[name])
-            changed.append(name)
+    fields = {name: value for name, value in changes.items() if name != "items"}
+    changed = fields_apply(panel, PANEL_FIELDS, fields)
+    if "items" in changes and {item.pk for item in changes["items"]} != current_item_ids:
+        changed.append("items")
     return changed
 
 
@@ -75,7 +66,7 @@ def panel_update(
     """Change the name, code or items (the whole set) of a panel."""
     # Diffed against the stored row, locked: the caller's object may already carry the new
     # values (a bound ModelForm writes them onto its instance while it validates).
-    panel = LabPanel.objects.select_for_update().get(pk=panel.pk)
+    panel = row_locked(panel)
     if "items" in changes:
         changes["items"] = _checked_items(panel.item_list_id, changes["items"])
     current = set(panel.items.values_list("pk", flat=True))
